@@ -1,0 +1,13 @@
+//! Test harness: this shell crate's provider library, built once per test process by
+//! `waxo_test_support::providers` without dev-dependencies, as a host would get it.
+
+use std::path::PathBuf;
+
+/// `libwaxosuit_keyvalue_cdylib.so` (or the platform's equivalent).
+pub fn shell_library() -> PathBuf {
+    waxo_test_support::providers::provider_library(
+        "providers/keyvalue-cdylib/Cargo.toml",
+        &[],
+        "waxosuit_keyvalue_cdylib",
+    )
+}
