@@ -20,9 +20,9 @@ pub(crate) const SECTION_JWT: &str = "jwt";
 /// The section name wasmCloud's `wascap` writes; read as well.
 pub(crate) const SECTION_WASMCLOUD_JWT: &str = "wasmcloud_jwt";
 
-const MODULE_HEADER: [u8; 8] = *b"\0asm\x01\0\0\0";
+pub(crate) const MODULE_HEADER: [u8; 8] = *b"\0asm\x01\0\0\0";
 const COMPONENT_HEADER: [u8; 8] = *b"\0asm\x0d\0\x01\0";
-const CUSTOM_SECTION_ID: u8 = 0;
+pub(crate) const CUSTOM_SECTION_ID: u8 = 0;
 /// Section ids of nested core modules and components in a component binary.
 const CORE_MODULE_SECTION_ID: u8 = 1;
 const COMPONENT_SECTION_ID: u8 = 4;
@@ -37,7 +37,7 @@ pub enum SectionName {
 }
 
 impl SectionName {
-    fn parse(name: &str) -> Option<Self> {
+    pub(crate) fn parse(name: &str) -> Option<Self> {
         match name {
             SECTION_JWT => Some(Self::Jwt),
             SECTION_WASMCLOUD_JWT => Some(Self::WasmcloudJwt),
@@ -223,7 +223,7 @@ pub(crate) struct Leb {
 }
 
 impl Leb {
-    fn as_slice(&self) -> &[u8] {
+    pub(crate) fn as_slice(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
 

@@ -11,6 +11,9 @@ pub enum ModuleError {
     /// A section's declared size runs past the end of the file.
     #[error("not a valid WebAssembly module: a section runs past the end of the file (truncated?)")]
     SectionOutOfBounds,
+    /// The section structure is broken (found while streaming a module).
+    #[error("not a valid WebAssembly module: {0}")]
+    Malformed(String),
 }
 
 /// Errors from signing, key handling and claims encoding.
@@ -46,6 +49,9 @@ pub enum Error {
         /// Why it was refused.
         reason: String,
     },
+    /// Reading the module to sign failed.
+    #[error("cannot read the module: {0}")]
+    Read(#[source] std::io::Error),
     /// Writing the signed module failed.
     #[error("cannot write the signed module: {0}")]
     Write(#[source] std::io::Error),

@@ -30,6 +30,7 @@ mod error;
 mod jwt;
 pub mod keys;
 mod sign;
+mod stream;
 pub mod time;
 mod verify;
 
@@ -40,7 +41,7 @@ pub use claims::{Claims, ModuleMetadata, WASCAP_REVISION};
 pub use embed::{SectionName, Token, extract, module_hash};
 pub use error::{Error, ModuleError};
 pub use nkeys::KeyPair;
-pub use sign::{SignOptions, sign, sign_to};
+pub use sign::{SignOptions, sign, sign_reader, sign_to};
 pub use verify::{
     Inspection, Verified, VerifyError, VerifyOptions, inspect, inspect_at, verify, verify_at,
 };

@@ -1,6 +1,6 @@
 //! Signing: strip old tokens, hash, and append a new `jwt` section.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::time::Duration;
 
 use nkeys::KeyPair;
@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 
 use crate::embed::{self, Sink};
 use crate::keys::{KeyKind, check_kind};
+use crate::stream::{self, StreamError};
 use crate::{Claims, Error, ModuleMetadata, WASCAP_REVISION};
 
 /// What the claims of a module will say.
@@ -54,6 +55,20 @@ pub fn sign_to(
     now: u64,
     out: impl Write,
 ) -> Result<Claims, Error> {
+    sign_reader(module, opts, issuer, subject, now, out)
+}
+
+/// Like [`sign_to`], reading the module from `module`: a core module streams through a small
+/// buffer from input to output (memory does not grow with its size); a component is read
+/// whole, since its nested modules are rebuilt.
+pub fn sign_reader(
+    mut module: impl Read,
+    opts: &SignOptions,
+    issuer: &KeyPair,
+    subject: &KeyPair,
+    now: u64,
+    out: impl Write,
+) -> Result<Claims, Error> {
     check_kind(issuer, KeyKind::Account, "the issuer")?;
     check_kind(subject, KeyKind::Module, "the subject")?;
     let mut tee = Tee {
@@ -61,7 +76,10 @@ pub fn sign_to(
         out,
         error: None,
     };
-    embed::strip(module, &mut tee)?;
+    stream::strip(&mut module, &mut tee).map_err(|e| match e {
+        StreamError::Read(e) => Error::Read(e),
+        StreamError::Module(e) => Error::Module(e),
+    })?;
     if let Some(e) = tee.error.take() {
         return Err(Error::Write(e));
     }

@@ -322,6 +322,26 @@ fn unreadable_unsigned_and_malformed_inputs() {
         .code(1)
         .stderr(predicate::str::contains("not a valid WebAssembly module"));
     assert!(!sb.path("random_s.wasm").exists(), "no half-written output");
+    // Signing streams core modules: a section running past the end is caught on the way,
+    // and nothing is left behind.
+    sb.wascap(&["sign", "past_end.wasm", "--name", "x"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("runs past the end of the file"));
+    assert!(
+        !sb.path("past_end_s.wasm").exists(),
+        "no half-written output"
+    );
+}
+
+#[test]
+fn signing_a_missing_file_fails_before_creating_any_key() {
+    let sb = Sandbox::new();
+    sb.wascap(&["sign", "missing.wasm", "--name", "x"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot read `missing.wasm`"));
+    assert!(!sb.home().join(".waxo").exists(), "no keys were generated");
 }
 
 #[test]

@@ -1,9 +1,9 @@
-//! The guest side of the waxosuit ABI, version 1: the exports emitted by [`handler!`](crate::handler)
+//! The guest side of the waxosuit ABI, version 2: the exports emitted by [`handler!`](crate::handler)
 //! and the `waxosuit` host imports. All of the SDK's unsafe code lives here.
 //!
-//! Buffers crossing the boundary are allocated with the Rust global allocator and the layout
-//! `(len, align 1)`, so a `Vec<u8>`/`Box<[u8]>` of exactly `len` bytes and a `waxo_alloc(len)`
-//! buffer are interchangeable.
+//! Buffers from `waxo_alloc` are allocated with the Rust global allocator and the layout
+//! `(len, align 1)`, so a `Vec<u8>` of exactly `len` bytes and a `waxo_alloc(len)` buffer are
+//! interchangeable (which is how a `host_call` answer becomes the guest's `Vec`).
 
 use prost::Message;
 use waxosuit_proto::codes;
@@ -34,7 +34,7 @@ macro_rules! handler {
             $crate::__private::alloc(len)
         }
 
-        /// ABI export: frees a buffer of `len` bytes from `waxo_alloc` or `waxo_handle`.
+        /// ABI export: frees a buffer of `len` bytes from `waxo_alloc`.
         ///
         /// # Safety
         /// `ptr`/`len` must describe a live buffer from this module's allocator.
@@ -46,11 +46,12 @@ macro_rules! handler {
             unsafe { $crate::__private::free(ptr, len) }
         }
 
-        /// ABI export: handles the encoded `Command` at `ptr` (ownership passes to the guest)
-        /// and returns the packed location of the encoded `Event`.
+        /// ABI export: handles the encoded `Command` at `ptr` (the host's buffer, read during
+        /// the call only) and returns the packed location of the encoded `Event`, which stays
+        /// valid until the next call.
         ///
         /// # Safety
-        /// `ptr`/`len` must be a buffer from `waxo_alloc(len)` holding the command.
+        /// `ptr`/`len` must describe `len` initialised bytes that nothing writes during the call.
         #[cfg(target_arch = "wasm32")]
         #[unsafe(no_mangle)]
         pub unsafe extern "C" fn waxo_handle(ptr: i32, len: i32) -> i64 {
@@ -102,8 +103,7 @@ pub fn alloc(len: i32) -> i32 {
 /// Implementation of `waxo_free`. Zero-length buffers and null pointers are ignored.
 ///
 /// # Safety
-/// `ptr` must come from [`alloc`]`(len)` (or be an event buffer of `len` bytes returned by
-/// [`handle`]) and must not have been freed yet.
+/// `ptr` must come from [`alloc`]`(len)` and must not have been freed yet.
 #[cfg(target_arch = "wasm32")]
 pub unsafe fn free(ptr: i32, len: i32) {
     let len = len as u32 as usize;
@@ -120,34 +120,36 @@ pub unsafe fn free(ptr: i32, len: i32) {
     }
 }
 
-/// Implementation of `waxo_handle`: takes ownership of the command buffer, runs `handler`,
-/// and leaks the encoded event for the host, which frees it with `waxo_free(ptr, len)`.
+/// Implementation of `waxo_handle` (ABI 2): reads the command in the host's buffer (which
+/// stays the host's), runs `handler`, and keeps the encoded event until the next call; the
+/// host copies it out and never frees it.
 ///
 /// # Safety
-/// `ptr` must be a buffer from [`alloc`]`(len)` holding `len` initialised bytes, not used by
-/// anyone else afterwards (ownership passes to this function). Ignored when `len` is 0.
+/// `ptr` must point to `len` initialised bytes that nothing writes during the call. Ignored
+/// when `len` is 0.
 #[cfg(target_arch = "wasm32")]
 pub unsafe fn handle(ptr: i32, len: i32, handler: Handler) -> i64 {
+    thread_local! {
+        /// The event of the last call: the host reads it after `waxo_handle` returns, so it
+        /// must outlive the call; the next call replaces (and so frees) it.
+        static LAST_EVENT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
     let len = len as u32 as usize;
-    let input = if len == 0 || ptr == 0 {
-        Vec::new()
+    let input: &[u8] = if len == 0 || ptr == 0 {
+        &[]
     } else {
-        // SAFETY: by the caller's contract the buffer was allocated by the global allocator as
-        // (len, align 1) — exactly what a Vec<u8> with capacity `len` owns — and holds `len`
-        // initialised bytes; we are its only owner from now on.
-        unsafe { Vec::from_raw_parts(ptr as u32 as usize as *mut u8, len, len) }
+        // SAFETY: by the caller's contract `ptr` points to `len` initialised bytes that stay
+        // untouched for the duration of this call, which is the borrow's lifetime.
+        unsafe { std::slice::from_raw_parts(ptr as u32 as usize as *const u8, len) }
     };
     install_panic_logger();
-    let out = dispatch(handler, &CapabilitiesContext::host(), &input);
-    drop(input);
+    let out = dispatch(handler, &CapabilitiesContext::host(), input);
     if out.is_empty() {
         return 0;
     }
-    // A boxed slice owns exactly (len, align 1), which is what `waxo_free(ptr, len)` releases.
-    let out = out.into_boxed_slice();
-    let out_len = out.len() as u32;
-    let out_ptr = Box::into_raw(out) as *mut u8 as usize as u32;
-    waxosuit_proto::abi::pack(out_ptr, out_len)
+    let packed = waxosuit_proto::abi::pack(out.as_ptr() as usize as u32, out.len() as u32);
+    LAST_EVENT.with(|last| *last.borrow_mut() = out);
+    packed
 }
 
 /// Sends panic messages through the `log` import (level error) before the panic traps, since
@@ -192,7 +194,7 @@ pub(crate) fn host_call(cmd: &[u8]) -> Result<Vec<u8>> {
     if ptr == 0 {
         return Err(crate::Error::new(
             codes::INTERNAL,
-            "the host returned a null event buffer; the host breaks ABI version 1",
+            "the host returned a null event buffer; the host breaks the waxosuit ABI",
         ));
     }
     // SAFETY: per the ABI the host wrote `len` bytes into a buffer it obtained from our

@@ -62,7 +62,10 @@ pub const FILE_DESCRIPTOR_SET: &[u8] =
 /// Names and constants of the guest ⇄ host ABI (see the ABI chapter of the book).
 pub mod abi {
     /// The ABI version this crate describes; `waxo_abi_version` returns it.
-    pub const VERSION: i32 = 1;
+    ///
+    /// Version 2 (the first released one) lets the host keep one command buffer per instance
+    /// and leaves the returned event with the guest, so a host → guest call is one wasm call.
+    pub const VERSION: i32 = 2;
     /// Import module of the host functions.
     pub const IMPORT_MODULE: &str = "waxosuit";
     /// Host import `host_call(ptr: i32, len: i32) -> i64`.

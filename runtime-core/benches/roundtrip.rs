@@ -29,7 +29,7 @@ fn guest_wat() -> String {
         r#"(module
   (memory (export "memory") 1)
   (data (i32.const 64) "{escaped}")
-  (func (export "waxo_abi_version") (result i32) (i32.const 1))
+  (func (export "waxo_abi_version") (result i32) (i32.const 2))
   ;; One reusable 60 KiB buffer at 1024: enough for the benchmark's command.
   (func (export "waxo_alloc") (param $len i32) (result i32)
     (if (result i32) (i32.gt_u (local.get $len) (i32.const 61440))

@@ -21,7 +21,7 @@ use wasmer::{
 use crate::limits::clamp_memory;
 
 /// The guest ABI version this host speaks.
-pub const ABI_VERSION: i32 = 1;
+pub const ABI_VERSION: i32 = waxosuit_proto::abi::VERSION;
 
 /// Exports every guest must have, with their signatures (for error messages).
 pub(crate) const REQUIRED_EXPORTS: [(&str, &str); 5] = [

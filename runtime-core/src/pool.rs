@@ -27,10 +27,25 @@ pub(crate) struct Slot {
     exports: GuestExports,
     /// Reused for the encoded command and the returned event bytes of each call.
     scratch: Vec<u8>,
+    /// The command buffer in guest memory (ABI 2: the host's, reused across calls).
+    command: GuestBuffer,
 }
 
-/// Scratch buffers above this size are released after the call instead of kept.
+/// A buffer the host obtained from the guest's `waxo_alloc` and keeps across calls.
+#[derive(Clone, Copy, Default)]
+struct GuestBuffer {
+    ptr: u32,
+    /// 0 while the host holds no buffer.
+    cap: u32,
+}
+
+/// Host-side scratch buffers above this size are released after the call instead of kept,
+/// and so are guest-side command buffers (one extra `waxo_free` after a large command).
 const SCRATCH_KEEP: usize = 64 * 1024;
+
+/// The smallest command buffer the host asks the guest for: most commands fit, so most
+/// instances allocate once in their life.
+const MIN_COMMAND_BUFFER: u32 = 1024;
 
 /// Why a fresh instance could not be made.
 pub(crate) enum InstantiateError {
@@ -98,6 +113,7 @@ impl Slot {
             env,
             exports,
             scratch: Vec::new(),
+            command: GuestBuffer::default(),
         })
     }
 
@@ -139,61 +155,50 @@ impl Slot {
     }
 
     /// `buf` holds the encoded command on entry and is reused for the event bytes.
+    ///
+    /// ABI 2: the command goes into the instance's reusable buffer, so a call is a single
+    /// `waxo_handle` (plus a `waxo_alloc` when the buffer is missing or too small), and the
+    /// event stays the guest's: the host copies it out and never frees it.
     fn invoke_inner(
         &mut self,
         buf: &mut Vec<u8>,
         module: &str,
         limits: &crate::Limits,
     ) -> Result<Event, Failure> {
-        let command: &[u8] = buf;
         let abi = |message: String| CallError::Abi {
             module: module.to_string(),
             message,
         };
-        // `command.len()` was checked against the envelope limit, which fits in u32.
-        let len = u32::try_from(command.len()).unwrap_or(u32::MAX);
-        let ptr = self
-            .exports
-            .alloc
-            .call(&mut *self.store, len as i32)
-            .map_err(|e| Failure::discard(self.classify(e, module, limits)))?;
-        if ptr == 0 && len > 0 {
-            return Err(Failure::discard(CallError::ResourceExhausted {
-                module: module.to_string(),
-                message: format!(
-                    "`waxo_alloc({len})` returned 0: the guest could not allocate the command buffer (memory limit {} bytes)",
-                    limits.max_memory_bytes
-                ),
-            }));
-        }
+        // The length was checked against the envelope limit, which fits in u32.
+        let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        let target = self.command_buffer(len, module, limits)?;
         {
             let view = self.exports.memory.view(&*self.store);
             write_bytes(
                 &view,
-                "the buffer `waxo_alloc` returned",
-                as_u32(ptr),
-                command,
+                "the command buffer `waxo_alloc` returned",
+                target.ptr,
+                buf,
             )
             .map_err(|e| Failure::discard(abi(e.to_string())))?;
         }
         let packed = self
             .exports
             .handle
-            .call(&mut *self.store, ptr, len as i32)
+            .call(&mut *self.store, target.ptr as i32, len as i32)
             .map_err(|e| Failure::discard(self.classify(e, module, limits)))?;
-        if packed == 0 {
-            return Ok(Event::default());
-        }
-        let (event_ptr, event_len) = unpack(packed);
-        if event_len as usize > limits.max_envelope_bytes {
-            return Err(Failure::discard(CallError::EnvelopeTooLarge {
-                module: module.to_string(),
-                direction: Direction::Event,
-                size: u64::from(event_len),
-                limit: limits.max_envelope_bytes,
-            }));
-        }
-        {
+        let event = if packed == 0 {
+            Event::default()
+        } else {
+            let (event_ptr, event_len) = unpack(packed);
+            if event_len as usize > limits.max_envelope_bytes {
+                return Err(Failure::discard(CallError::EnvelopeTooLarge {
+                    module: module.to_string(),
+                    direction: Direction::Event,
+                    size: u64::from(event_len),
+                    limit: limits.max_envelope_bytes,
+                }));
+            }
             let view = self.exports.memory.view(&*self.store);
             read_into(
                 &view,
@@ -203,16 +208,67 @@ impl Slot {
                 buf,
             )
             .map_err(|e| Failure::discard(abi(e.to_string())))?;
+            Event::decode(buf.as_slice()).map_err(|e| {
+                Failure::keep(abi(format!(
+                    "`waxo_handle` returned {event_len} bytes that are not an Event: {e}"
+                )))
+            })?
+        };
+        if target.cap as usize > SCRATCH_KEEP {
+            // Do not pin a large command's buffer in the guest for the instance's life.
+            self.release_command_buffer(module, limits)?;
+        }
+        Ok(event)
+    }
+
+    /// The instance's command buffer, grown (through the guest's allocator) to hold `len`
+    /// bytes.
+    fn command_buffer(
+        &mut self,
+        len: u32,
+        module: &str,
+        limits: &crate::Limits,
+    ) -> Result<GuestBuffer, Failure> {
+        if self.command.cap >= len && self.command.cap > 0 {
+            return Ok(self.command);
+        }
+        self.release_command_buffer(module, limits)?;
+        let cap = len.max(MIN_COMMAND_BUFFER);
+        let ptr = self
+            .exports
+            .alloc
+            .call(&mut *self.store, cap as i32)
+            .map_err(|e| Failure::discard(self.classify(e, module, limits)))?;
+        if ptr == 0 {
+            return Err(Failure::discard(CallError::ResourceExhausted {
+                module: module.to_string(),
+                message: format!(
+                    "`waxo_alloc({cap})` returned 0: the guest could not allocate the command buffer (memory limit {} bytes)",
+                    limits.max_memory_bytes
+                ),
+            }));
+        }
+        self.command = GuestBuffer {
+            ptr: as_u32(ptr),
+            cap,
+        };
+        Ok(self.command)
+    }
+
+    /// Gives the command buffer back to the guest's allocator.
+    fn release_command_buffer(
+        &mut self,
+        module: &str,
+        limits: &crate::Limits,
+    ) -> Result<(), Failure> {
+        let GuestBuffer { ptr, cap } = std::mem::take(&mut self.command);
+        if cap == 0 {
+            return Ok(());
         }
         self.exports
             .free
-            .call(&mut *self.store, event_ptr as i32, event_len as i32)
-            .map_err(|e| Failure::discard(self.classify(e, module, limits)))?;
-        Event::decode(buf.as_slice()).map_err(|e| {
-            Failure::keep(abi(format!(
-                "`waxo_handle` returned {event_len} bytes that are not an Event: {e}"
-            )))
-        })
+            .call(&mut *self.store, ptr as i32, cap as i32)
+            .map_err(|e| Failure::discard(self.classify(e, module, limits)))
     }
 
     /// Turns a runtime error from guest code into the matching call error.

@@ -151,6 +151,36 @@ fn hello_wat_logs_increments_and_answers() {
     assert_eq!(kv.values.lock().unwrap()["hits"], 1);
 }
 
+/// `[allocs, frees]` as counted by `buffer_counter.wat` after a call with a `size`-byte payload.
+fn buffer_counts(guest: &Guest, size: usize) -> Vec<u8> {
+    let command = Command {
+        op: "test/Size".into(),
+        payload: Some(waxosuit_proto::prost_types::Any {
+            type_url: "type.googleapis.com/test.Bytes".into(),
+            value: vec![7; size],
+        }),
+    };
+    guest.call(&command).unwrap().payload.unwrap().value
+}
+
+#[test]
+fn the_command_buffer_is_allocated_once_grown_when_needed_and_the_event_never_freed() {
+    let host = Host::builder().allow_unsigned(true).build().unwrap();
+    let guest = host.load(wat_fixture("buffer_counter.wat")).unwrap();
+    // One buffer for the instance's life: no allocation or free per call.
+    for _ in 0..5 {
+        assert_eq!(buffer_counts(&guest, 10), [1, 0]);
+    }
+    // A command that does not fit: the old buffer is freed and a larger one allocated...
+    assert_eq!(buffer_counts(&guest, 4000), [2, 1]);
+    // ...and kept for the small commands that follow.
+    assert_eq!(buffer_counts(&guest, 10), [2, 1]);
+    // A large command's buffer is given back after its call, so the next one allocates anew.
+    assert_eq!(buffer_counts(&guest, 100_000), [3, 2]);
+    assert_eq!(buffer_counts(&guest, 10), [4, 3]);
+    assert_eq!(buffer_counts(&guest, 10), [4, 3]);
+}
+
 #[test]
 fn unclaimed_capability_is_denied_named_and_counted() {
     let kv = Arc::new(CountingKeyValue::default());

@@ -215,7 +215,7 @@ fn wrong_abi_version_is_refused_with_both_versions_named() {
     assert!(matches!(err, LoadError::Abi { .. }), "{err:?}");
     assert!(
         err.to_string()
-            .contains("speaks waxosuit ABI 7, this host speaks 1"),
+            .contains("speaks waxosuit ABI 7, this host speaks 2"),
         "{err}"
     );
     assert_survives(&load(&host, "trap"));

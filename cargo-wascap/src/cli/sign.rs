@@ -1,6 +1,6 @@
 //! `cargo wascap sign`: sign a module with claims.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::inspect::{claims_json, claims_rows, print_rows};
 use super::keys::KeysDir;
-use super::{CliError, OutputFormat, crate_defaults, print_json, read_module};
+use super::{CliError, OutputFormat, crate_defaults, print_json};
 use crate::caps::{self, parse_capability};
 use crate::keys::{KeyKind, KeySource, KeyStore};
 use crate::{KeyPair, SignOptions, time};
@@ -116,7 +116,11 @@ fn parse_semver(s: &str) -> Result<String, String> {
 
 /// Runs `sign`.
 pub fn exec(args: &Args, out: &mut dyn Write) -> Result<(), CliError> {
-    let module = read_module(&args.input)?;
+    // Fail on an unreadable input before any key is created.
+    std::fs::File::open(&args.input).map_err(|source| CliError::Read {
+        path: args.input.clone(),
+        source,
+    })?;
     let opts = sign_options(args)?;
     let store = args.keys_dir.store()?;
     let issuer = resolve_key(
@@ -140,7 +144,7 @@ pub fn exec(args: &Args, out: &mut dyn Write) -> Result<(), CliError> {
         .clone()
         .unwrap_or_else(|| default_output(&args.input));
     let now = time::now();
-    let claims = sign_file(&module, &target, &opts, &issuer, &subject, now)?;
+    let claims = sign_file(&args.input, &target, &opts, &issuer, &subject, now)?;
     match args.output {
         OutputFormat::Json => {
             let mut value = claims_json(&claims, now);
@@ -261,18 +265,35 @@ pub fn resolve_key(
     Ok(kp)
 }
 
-/// Signs `module` into the file `target`, atomically; returns the claims written.
+/// Signs the module in the file `input` into the file `target` (which may be `input`),
+/// atomically; returns the claims written. A core module streams from one file to the other.
 pub fn sign_file(
-    module: &[u8],
+    input: &Path,
     target: &Path,
     opts: &SignOptions,
     issuer: &KeyPair,
     subject: &KeyPair,
     now: u64,
 ) -> Result<crate::Claims, CliError> {
-    write_atomically(target, |file| {
-        crate::sign_to(module, opts, issuer, subject, now, BufWriter::new(file))
-    })
+    let read_err = |source| CliError::Read {
+        path: input.to_path_buf(),
+        source,
+    };
+    let module = std::fs::File::open(input).map_err(read_err)?;
+    let result = write_atomically(target, |file| {
+        crate::sign_reader(
+            BufReader::with_capacity(64 * 1024, module),
+            opts,
+            issuer,
+            subject,
+            now,
+            BufWriter::new(file),
+        )
+    });
+    match result {
+        Err(CliError::Wascap(crate::Error::Read(source))) => Err(read_err(source)),
+        other => other,
+    }
 }
 
 /// `dir/echo.wasm` → `dir/echo_s.wasm`.

@@ -110,11 +110,9 @@ pub fn build_and_sign(cargo: &CargoArgs, keys: &KeysDir) -> anyhow::Result<Built
         false,
         "--subject",
     )?;
-    let module =
-        std::fs::read(&wasm).with_context(|| format!("cannot read `{}`", wasm.display()))?;
     let signed = sign::default_output(&wasm);
     let claims = sign::sign_file(
-        &module,
+        &wasm,
         &signed,
         &opts,
         &issuer,
