@@ -39,8 +39,8 @@ struct GuestBuffer {
     cap: u32,
 }
 
-/// Host-side scratch buffers above this size are released after the call instead of kept,
-/// and so are guest-side command buffers (one extra `waxo_free` after a large command).
+/// Buffers above this size — the host's scratch and the guest-side command buffer — are
+/// released after the call instead of kept (one extra `waxo_free` after a large command).
 const SCRATCH_KEEP: usize = 64 * 1024;
 
 /// The smallest command buffer the host asks the guest for: most commands fit, so most
@@ -138,7 +138,7 @@ impl Slot {
         let mut buf = std::mem::take(&mut self.scratch);
         buf.clear();
         command.encode_raw(&mut buf);
-        let result = if buf.len() > limits.max_envelope_bytes {
+        let mut result = if buf.len() > limits.max_envelope_bytes {
             Err(Failure::keep(CallError::EnvelopeTooLarge {
                 module: module.to_string(),
                 direction: Direction::Command,
@@ -148,8 +148,17 @@ impl Slot {
         } else {
             self.invoke_inner(&mut buf, module, limits)
         };
+        // Large buffers are not kept for the instance's life, on either side of the boundary
+        // (whatever the call's outcome, unless the instance is thrown away anyway).
         if buf.capacity() <= SCRATCH_KEEP {
             self.scratch = buf;
+        }
+        let instance_kept = !matches!(&result, Err(f) if f.discard);
+        if instance_kept
+            && self.command.cap as usize > SCRATCH_KEEP
+            && let Err(f) = self.release_command_buffer(module, limits)
+        {
+            result = Err(f);
         }
         result
     }
@@ -187,18 +196,19 @@ impl Slot {
             .handle
             .call(&mut *self.store, target.ptr as i32, len as i32)
             .map_err(|e| Failure::discard(self.classify(e, module, limits)))?;
-        let event = if packed == 0 {
-            Event::default()
-        } else {
-            let (event_ptr, event_len) = unpack(packed);
-            if event_len as usize > limits.max_envelope_bytes {
-                return Err(Failure::discard(CallError::EnvelopeTooLarge {
-                    module: module.to_string(),
-                    direction: Direction::Event,
-                    size: u64::from(event_len),
-                    limit: limits.max_envelope_bytes,
-                }));
-            }
+        if packed == 0 {
+            return Ok(Event::default());
+        }
+        let (event_ptr, event_len) = unpack(packed);
+        if event_len as usize > limits.max_envelope_bytes {
+            return Err(Failure::discard(CallError::EnvelopeTooLarge {
+                module: module.to_string(),
+                direction: Direction::Event,
+                size: u64::from(event_len),
+                limit: limits.max_envelope_bytes,
+            }));
+        }
+        {
             let view = self.exports.memory.view(&*self.store);
             read_into(
                 &view,
@@ -208,17 +218,12 @@ impl Slot {
                 buf,
             )
             .map_err(|e| Failure::discard(abi(e.to_string())))?;
-            Event::decode(buf.as_slice()).map_err(|e| {
-                Failure::keep(abi(format!(
-                    "`waxo_handle` returned {event_len} bytes that are not an Event: {e}"
-                )))
-            })?
-        };
-        if target.cap as usize > SCRATCH_KEEP {
-            // Do not pin a large command's buffer in the guest for the instance's life.
-            self.release_command_buffer(module, limits)?;
         }
-        Ok(event)
+        Event::decode(buf.as_slice()).map_err(|e| {
+            Failure::keep(abi(format!(
+                "`waxo_handle` returned {event_len} bytes that are not an Event: {e}"
+            )))
+        })
     }
 
     /// The instance's command buffer, grown (through the guest's allocator) to hold `len`

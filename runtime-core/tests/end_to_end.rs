@@ -151,16 +151,20 @@ fn hello_wat_logs_increments_and_answers() {
     assert_eq!(kv.values.lock().unwrap()["hits"], 1);
 }
 
-/// `[allocs, frees]` as counted by `buffer_counter.wat` after a call with a `size`-byte payload.
-fn buffer_counts(guest: &Guest, size: usize) -> Vec<u8> {
-    let command = Command {
+/// A command with a `size`-byte payload.
+fn sized(size: usize) -> Command {
+    Command {
         op: "test/Size".into(),
         payload: Some(waxosuit_proto::prost_types::Any {
             type_url: "type.googleapis.com/test.Bytes".into(),
             value: vec![7; size],
         }),
-    };
-    guest.call(&command).unwrap().payload.unwrap().value
+    }
+}
+
+/// `[allocs, frees]` as counted by `buffer_counter.wat` after a call with a `size`-byte payload.
+fn buffer_counts(guest: &Guest, size: usize) -> Vec<u8> {
+    guest.call(&sized(size)).unwrap().payload.unwrap().value
 }
 
 #[test]
@@ -179,6 +183,10 @@ fn the_command_buffer_is_allocated_once_grown_when_needed_and_the_event_never_fr
     assert_eq!(buffer_counts(&guest, 100_000), [3, 2]);
     assert_eq!(buffer_counts(&guest, 10), [4, 3]);
     assert_eq!(buffer_counts(&guest, 10), [4, 3]);
+    // ...even when the call fails without losing the instance (a garbage answer).
+    let err = guest.call(&sized(300_000)).unwrap_err();
+    assert!(err.to_string().contains("not an Event"), "{err}");
+    assert_eq!(buffer_counts(&guest, 10), [6, 5]);
 }
 
 #[test]

@@ -116,11 +116,8 @@ fn parse_semver(s: &str) -> Result<String, String> {
 
 /// Runs `sign`.
 pub fn exec(args: &Args, out: &mut dyn Write) -> Result<(), CliError> {
-    // Fail on an unreadable input before any key is created.
-    std::fs::File::open(&args.input).map_err(|source| CliError::Read {
-        path: args.input.clone(),
-        source,
-    })?;
+    // Opened first, so an unreadable input fails before any key is created.
+    let module = open_input(&args.input)?;
     let opts = sign_options(args)?;
     let store = args.keys_dir.store()?;
     let issuer = resolve_key(
@@ -144,7 +141,7 @@ pub fn exec(args: &Args, out: &mut dyn Write) -> Result<(), CliError> {
         .clone()
         .unwrap_or_else(|| default_output(&args.input));
     let now = time::now();
-    let claims = sign_file(&args.input, &target, &opts, &issuer, &subject, now)?;
+    let claims = sign_opened(module, &args.input, &target, &opts, &issuer, &subject, now)?;
     match args.output {
         OutputFormat::Json => {
             let mut value = claims_json(&claims, now);
@@ -275,11 +272,34 @@ pub fn sign_file(
     subject: &KeyPair,
     now: u64,
 ) -> Result<crate::Claims, CliError> {
-    let read_err = |source| CliError::Read {
+    sign_opened(
+        open_input(input)?,
+        input,
+        target,
+        opts,
+        issuer,
+        subject,
+        now,
+    )
+}
+
+fn open_input(input: &Path) -> Result<std::fs::File, CliError> {
+    std::fs::File::open(input).map_err(|source| CliError::Read {
         path: input.to_path_buf(),
         source,
-    };
-    let module = std::fs::File::open(input).map_err(read_err)?;
+    })
+}
+
+/// [`sign_file`] with the input already open.
+fn sign_opened(
+    module: std::fs::File,
+    input: &Path,
+    target: &Path,
+    opts: &SignOptions,
+    issuer: &KeyPair,
+    subject: &KeyPair,
+    now: u64,
+) -> Result<crate::Claims, CliError> {
     let result = write_atomically(target, |file| {
         crate::sign_reader(
             BufReader::with_capacity(64 * 1024, module),
@@ -291,7 +311,10 @@ pub fn sign_file(
         )
     });
     match result {
-        Err(CliError::Wascap(crate::Error::Read(source))) => Err(read_err(source)),
+        Err(CliError::Wascap(crate::Error::Read(source))) => Err(CliError::Read {
+            path: input.to_path_buf(),
+            source,
+        }),
         other => other,
     }
 }
