@@ -43,5 +43,6 @@ pub use error::{Error, ModuleError};
 pub use nkeys::KeyPair;
 pub use sign::{SignOptions, sign, sign_reader, sign_to};
 pub use verify::{
-    Inspection, Verified, VerifyError, VerifyOptions, inspect, inspect_at, verify, verify_at,
+    Inspection, Verified, VerifyError, VerifyOptions, claimed_hash, inspect, inspect_at, verify,
+    verify_at,
 };

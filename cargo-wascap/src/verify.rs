@@ -230,6 +230,24 @@ pub fn inspect_at(module: &[u8], now: u64) -> Result<Inspection, VerifyError> {
     })
 }
 
+/// How far from the end of a module [`claimed_hash`] looks for the token. Signing appends
+/// it, and tokens are a few KiB.
+const CLAIMED_HASH_TAIL: usize = 64 * 1024;
+
+/// The module hash a module's token *claims*, read from a token section at the end of the
+/// module without hashing the module or checking the signature: microseconds, whatever the
+/// module's size. `None` when there is no such token.
+///
+/// **Unverified**: a hint for work that is safe to start on a guess and cheap to throw away
+/// (the runtime uses it to fetch a compiled artifact from its own cache while [`verify`]
+/// hashes the module). Never act on it without [`verify`]'s result.
+pub fn claimed_hash(module: &[u8]) -> Option<String> {
+    let tail = &module[module.len().saturating_sub(CLAIMED_HASH_TAIL)..];
+    let (token, _) = embed::trailing_token(tail)?;
+    let decoded = crate::jwt::decode(&token.jwt).ok()?;
+    Some(decoded.claims.hash().to_string()).filter(|h| !h.is_empty())
+}
+
 /// Verifies a module's claims: signature, hash, subject, validity window, trusted issuers
 /// and required capabilities, in that order.
 pub fn verify(module: &[u8], opts: &VerifyOptions) -> Result<Verified, VerifyError> {

@@ -264,3 +264,27 @@ fn inspect_reports_invalid_parts_without_failing() {
     assert_eq!(report.expires_human(), "never");
     assert_eq!(report.not_before_human(), "immediately");
 }
+
+#[test]
+fn claimed_hash_reads_the_token_without_judging_it() {
+    let (bytes, _) = signed(&module(), &[]);
+    assert_eq!(
+        wascap::claimed_hash(&bytes).unwrap(),
+        verify(&bytes).unwrap().hash
+    );
+    // It is only what the token says: after tampering it still answers the old hash, and
+    // verification is what refuses the module.
+    let mut tampered = bytes.clone();
+    tampered[9] ^= 0xff;
+    assert_eq!(
+        wascap::claimed_hash(&tampered),
+        wascap::claimed_hash(&bytes)
+    );
+    assert!(verify(&tampered).is_err());
+    // Nothing to read: unsigned, garbage tokens, empty input.
+    assert_eq!(wascap::claimed_hash(&module()), None);
+    let mut junk = module();
+    junk.extend(custom_jwt("a.b.c"));
+    assert_eq!(wascap::claimed_hash(&junk), None);
+    assert_eq!(wascap::claimed_hash(&[]), None);
+}

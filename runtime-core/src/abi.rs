@@ -345,15 +345,15 @@ impl<T: Tunables> Tunables for LimitingTunables<T> {
 /// The caller (the cache) must only pass bytes whose integrity it has checked.
 pub(crate) fn deserialize_artifact(
     engine: &Engine,
-    artifact: &[u8],
+    artifact: bytes::Bytes,
 ) -> Result<Module, wasmer::DeserializeError> {
     // SAFETY: deserialising maps executable code. The bytes come from the host's own cache
     // directory, were written by `Module::serialize` of an engine with the same wasmer
     // version, target and compiler configuration (all part of the cache key), and the cache
-    // verified their SHA-256 checksum just before this call, so they are the exact bytes
+    // verified their length and checksum just before this call, so they are the exact bytes
     // this host produced; `Module::deserialize` additionally checks the artifact header and
     // version and returns an error (never loads) when they do not match.
-    unsafe { Module::deserialize(engine, artifact.to_vec()) }
+    unsafe { Module::deserialize(engine, artifact) }
 }
 
 #[cfg(test)]

@@ -464,6 +464,78 @@ fn wall_clock_deadline_stops_a_call_stuck_in_a_slow_provider() {
 }
 
 #[test]
+fn the_cache_is_keyed_by_code_so_a_lying_token_gains_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let kv = Arc::new(CountingKeyValue::default());
+    let host = Host::builder()
+        .provider(Arc::clone(&kv) as Arc<dyn Provider>)
+        .cache_dir(dir.path())
+        .build()
+        .unwrap();
+    let signed = sign_with(&probe(), &[LOGGING]);
+    assert_eq!(
+        host.load(&signed.bytes).unwrap().report().cache,
+        CacheOutcome::Miss
+    );
+
+    // The same code signed again, with other claims and keys: same compiled artifact.
+    let resigned = sign_with(&probe(), &[LOGGING, KEYVALUE]);
+    let guest = host.load(&resigned.bytes).unwrap();
+    assert_eq!(guest.report().cache, CacheOutcome::Hit);
+    assert_eq!(
+        guest.report().module_hash,
+        wascap::module_hash(&probe()).unwrap().to_ascii_lowercase()
+    );
+    assert_eq!(incr_value(&guest, "resigned"), 1);
+
+    // Changed code under the old token: the token still names the cached artifact (which the
+    // host fetches while it verifies), but verification refuses the module.
+    let mut tampered = signed.bytes.clone();
+    let code = probe().len() / 2;
+    tampered[code] ^= 0x01;
+    let Err(err) = host.load(&tampered) else {
+        panic!("a tampered module loaded");
+    };
+    assert!(matches!(err, LoadError::Claims { .. }), "{err}");
+    assert!(err.to_string().contains("modified after signing"), "{err}");
+}
+
+#[test]
+fn a_second_token_naming_another_cached_artifact_does_not_swap_the_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::builder().cache_dir(dir.path()).build().unwrap();
+    // The probe's artifact is in the cache.
+    let probe_signed = sign_with(&probe(), &[LOGGING]);
+    host.load(&probe_signed.bytes).unwrap();
+
+    // The hello guest, validly signed, with the probe's token appended after its own. The
+    // first token is the one verified; the trailing one is what the host reads to prefetch
+    // an artifact, so it fetches the probe's code — which must not be what runs.
+    let hello = wat_fixture("hello.wat");
+    let mut smuggler = sign_with(&hello, &[LOGGING]).bytes;
+    let probe_token = &probe_signed.bytes[probe().len()..];
+    smuggler.extend_from_slice(probe_token);
+    assert_eq!(
+        wascap::claimed_hash(&smuggler),
+        wascap::claimed_hash(&probe_signed.bytes)
+    );
+
+    let guest = host.load(&smuggler).unwrap();
+    assert_eq!(guest.report().cache, CacheOutcome::Miss);
+    assert_eq!(
+        guest.report().module_hash,
+        wascap::module_hash(&hello).unwrap().to_ascii_lowercase()
+    );
+    // The probe would echo this payload back; hello answers with its own event.
+    let payload = IncrRequest {
+        key: "which".into(),
+        delta: 1,
+    };
+    let event = guest.call(&Command::new("test/Echo", &payload)).unwrap();
+    assert_ne!(event.payload_as::<IncrRequest>().ok(), Some(payload));
+}
+
+#[test]
 fn second_load_hits_the_artifact_cache_and_corruption_recompiles() {
     let dir = tempfile::tempdir().unwrap();
     let signed = sign_with(&probe(), &[LOGGING]);
@@ -490,6 +562,9 @@ fn second_load_hits_the_artifact_cache_and_corruption_recompiles() {
     assert_eq!(event.payload_as::<IncrRequest>().unwrap(), payload);
 
     // Corrupt the entry: the next load recompiles (and rewrites it) instead of failing.
+    // (The guests map the entry they were loaded from; the host itself never writes an
+    // entry in place, only this test does, so they go first.)
+    drop((first, second));
     let mut bytes = std::fs::read(&artifact).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
@@ -508,6 +583,7 @@ fn second_load_hits_the_artifact_cache_and_corruption_recompiles() {
     );
 
     // Garbage in place of the entry is just as harmless.
+    drop(third);
     std::fs::write(&artifact, b"garbage").unwrap();
     let fourth = host().load(&signed.bytes).unwrap();
     assert!(matches!(

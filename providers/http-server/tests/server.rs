@@ -25,10 +25,6 @@ fn echo() -> Arc<dyn Handler> {
         "/fail" => Err("the guest trapped".to_string()),
         "/bad-status" => Ok(HttpResponse::new(1000, "x")),
         "/bad-header" => Ok(HttpResponse::text(200, "ok").with_header("bad header", "x")),
-        "/slow" => {
-            std::thread::sleep(Duration::from_millis(500));
-            Ok(HttpResponse::text(200, "slow done"))
-        }
         _ => Ok(HttpResponse::text(
             201,
             format!(
@@ -138,11 +134,22 @@ async fn a_taken_port_is_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_requests_in_flight_then_stops_listening() {
-    let server = HttpServer::start(config(1024), echo()).await.unwrap();
+    // The handler says when the request has reached it, so shutdown starts with the
+    // request in flight however slow the machine is.
+    let (reached, arrived) = std::sync::mpsc::channel::<()>();
+    let reached = std::sync::Mutex::new(reached);
+    let handler: Arc<dyn Handler> = Arc::new(move |_req: HttpRequest| {
+        let _ = reached.lock().unwrap().send(());
+        std::thread::sleep(Duration::from_millis(500));
+        Ok(HttpResponse::text(200, "slow done"))
+    });
+    let server = HttpServer::start(config(1024), handler).await.unwrap();
     let addr = server.local_addr();
     let slow = tokio::spawn(async move { send(addr, &get("/slow")).await });
-    // Let the slow request reach the handler before shutting down.
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::task::spawn_blocking(move || arrived.recv_timeout(Duration::from_secs(30)))
+        .await
+        .unwrap()
+        .expect("the request never reached the handler");
     server.shutdown().await;
     let (status, text) = slow.await.unwrap();
     assert_eq!(status, 200);
