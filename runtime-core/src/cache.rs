@@ -202,6 +202,8 @@ mod tests {
         assert!(matches!(cache.get("abc"), Lookup::Corrupt(m) if m.contains("checksum")));
         std::fs::write(&path, b"WXO").unwrap();
         assert!(matches!(cache.get("abc"), Lookup::Corrupt(_)));
+        std::fs::write(&path, b"").unwrap();
+        assert!(matches!(cache.get("abc"), Lookup::Corrupt(m) if m.contains("not a waxosuit")));
         std::fs::write(&path, vec![7u8; 100]).unwrap();
         assert!(matches!(cache.get("abc"), Lookup::Corrupt(m) if m.contains("not a waxosuit")));
         // A valid entry cut short, or with bytes appended, is caught by its length.
