@@ -51,10 +51,11 @@ pub enum CacheOutcome {
     },
 }
 
-/// The result of looking up an entry.
-pub(crate) enum Lookup {
-    /// The artifact, a view into the file's bytes as read (no copy).
-    Hit(Bytes),
+/// The result of looking up an entry: the artifact bytes from [`ArtifactCache::get`] (a view
+/// into the mapped file, no copy), or what was made of them (the load pipeline deserialises
+/// them into a module).
+pub(crate) enum Lookup<T = Bytes> {
+    Hit(T),
     Miss,
     Corrupt(String),
 }

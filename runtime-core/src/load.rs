@@ -214,24 +214,19 @@ fn verify(
 /// A cache entry fetched (and deserialised) under the hash the token claims.
 struct Prefetched {
     key: String,
-    fetched: Fetched,
+    fetched: Lookup<Module>,
 }
 
-/// What the cache held for a key, deserialised.
-enum Fetched {
-    Hit(Module),
-    Miss,
-    Corrupt(String),
-}
-
-fn fetch(cache: &ArtifactCache, engine: &Engine, key: &str) -> Fetched {
+/// Looks `key` up in the cache and deserialises what it holds; an artifact wasmer refuses
+/// is a corrupt entry.
+fn fetch(cache: &ArtifactCache, engine: &Engine, key: &str) -> Lookup<Module> {
     match cache.get(key) {
         Lookup::Hit(artifact) => match abi::deserialize_artifact(engine, artifact) {
-            Ok(module) => Fetched::Hit(module),
-            Err(e) => Fetched::Corrupt(format!("wasmer refused the cached artifact: {e}")),
+            Ok(module) => Lookup::Hit(module),
+            Err(e) => Lookup::Corrupt(format!("wasmer refused the cached artifact: {e}")),
         },
-        Lookup::Miss => Fetched::Miss,
-        Lookup::Corrupt(reason) => Fetched::Corrupt(reason),
+        Lookup::Miss => Lookup::Miss,
+        Lookup::Corrupt(reason) => Lookup::Corrupt(reason),
     }
 }
 
@@ -256,12 +251,12 @@ fn compile(
         _ => fetch(cache, engine, module_hash),
     };
     let reason = match fetched {
-        Fetched::Hit(module) => {
+        Lookup::Hit(module) => {
             metrics.cache("hit");
             return Ok((module, CacheOutcome::Hit, Some(cache.path_for(module_hash))));
         }
-        Fetched::Miss => None,
-        Fetched::Corrupt(reason) => Some(reason),
+        Lookup::Miss => None,
+        Lookup::Corrupt(reason) => Some(reason),
     };
     if let Some(reason) = &reason {
         tracing::warn!(module = %name, %reason, "corrupt artifact cache entry; recompiling");
