@@ -31,6 +31,7 @@ mod jwt;
 pub mod keys;
 mod sign;
 mod stream;
+pub mod text;
 pub mod time;
 mod verify;
 

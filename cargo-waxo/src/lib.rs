@@ -4,9 +4,9 @@
 //! binary only parses arguments ([`Cli`]) and maps errors to exit codes, while each command
 //! lives in [`commands`] with an `Args` struct and an `exec` function tests can call.
 
-pub mod app;
 pub mod commands;
-pub mod config;
+// The host moved to `waxosuit-host`; these paths keep existing callers working.
+pub use waxosuit_host::{app, config};
 mod embedded;
 
 use clap::{Parser, Subcommand};

@@ -9,8 +9,8 @@ use wascap::cli::keys::KeysDir;
 
 use super::build::{CargoArgs, build_and_sign};
 use super::new::waxo_home;
-use crate::app::{App, AppOptions};
-use crate::config::Config;
+use waxosuit_host::app::{App, AppOptions};
+use waxosuit_host::config::Config;
 
 /// Arguments of `cargo waxo run`.
 #[derive(Debug, clap::Args)]
