@@ -56,7 +56,10 @@ mod tests {
 
     #[test]
     fn plain_text_is_borrowed_unchanged() {
-        assert!(matches!(escape_controls("echo 1.2.3 ü ✓"), Cow::Borrowed(_)));
+        assert!(matches!(
+            escape_controls("echo 1.2.3 ü ✓"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]

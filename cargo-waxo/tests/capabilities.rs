@@ -25,7 +25,7 @@ fn start(dir: &Path, caps: &[&str], config: &str) -> (tokio::runtime::Runtime, A
         metrics: None,
         allow_unsigned: false,
         trust: Vec::new(),
-        cache_dir: dir.join("cache"),
+        cache_dir: Some(dir.join("cache")),
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let app = rt.block_on(App::start(opts, rt.handle().clone())).unwrap();

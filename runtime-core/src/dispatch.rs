@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use prost::Message;
@@ -23,7 +23,9 @@ use crate::metrics::Metrics;
 
 /// Routes commands to providers; shared by every guest of a host.
 pub(crate) struct Dispatcher {
-    providers: HashMap<String, Arc<dyn Provider>>,
+    /// Written only while a host is being wired (providers are bound from the claims of the
+    /// module it loaded); every `host_call` reads it.
+    providers: RwLock<HashMap<String, Arc<dyn Provider>>>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) limits: Limits,
 }
@@ -70,10 +72,41 @@ impl Dispatcher {
         limits: Limits,
     ) -> Self {
         Self {
-            providers,
+            providers: RwLock::new(providers),
             metrics,
             limits,
         }
+    }
+
+    /// Binds `provider` to its capability; refuses a second provider for the same id.
+    pub(crate) fn bind(&self, provider: Arc<dyn Provider>) -> Result<(), String> {
+        let mut providers = self
+            .providers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let id = provider.capability_id().to_string();
+        if providers.contains_key(&id) {
+            return Err(id);
+        }
+        providers.insert(id, provider);
+        Ok(())
+    }
+
+    /// Whether a provider is bound to `capability`.
+    pub(crate) fn has(&self, capability: &str) -> bool {
+        self.providers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(capability)
+    }
+
+    fn provider(&self, capability: &str) -> Option<Arc<dyn Provider>> {
+        // A poisoned map is still a map: binding cannot leave it half-written.
+        self.providers
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(capability)
+            .cloned()
     }
 
     /// Decodes, checks and routes one guest command; always answers with an event.
@@ -94,7 +127,7 @@ impl Dispatcher {
         if let Err(denial) = enforce::check(&ctx.identity, capability, &self.metrics) {
             return Event::error("denied", denial.message);
         }
-        let Some(provider) = self.providers.get(capability) else {
+        let Some(provider) = self.provider(capability) else {
             return Event::error(
                 "unavailable",
                 format!(

@@ -13,7 +13,7 @@ use crate::dispatch::{Dispatcher, GuestContext};
 use crate::error::{BuildError, CallError, LoadError};
 use crate::limits::Limits;
 use crate::load::{self, LoadConfig, LoadReport};
-use crate::metrics::{GuestMetrics, Metrics};
+use crate::metrics::{GuestMetrics, Metrics, Outcome, Trigger};
 use crate::pool::{Pool, Slot, instantiate_error};
 
 /// Configures a [`Host`]. Obtain one with [`Host::builder`].
@@ -189,6 +189,27 @@ impl Host {
     /// module for the names).
     pub fn metrics_text(&self) -> String {
         self.inner.metrics.render()
+    }
+
+    /// Binds `provider` to its capability after the host is built — how a host wires the
+    /// providers a loaded module's verified claims ask for, without verifying it twice.
+    /// Refuses a second provider for the same capability.
+    pub fn bind_provider(&self, provider: Arc<dyn Provider>) -> Result<(), BuildError> {
+        self.inner
+            .dispatcher
+            .bind(provider)
+            .map_err(BuildError::DuplicateProvider)
+    }
+
+    /// Whether a provider is bound to `capability`.
+    pub fn has_provider(&self, capability: &str) -> bool {
+        self.inner.dispatcher.has(capability)
+    }
+
+    /// Counts one answer a trigger gave on behalf of `module` (see
+    /// `waxosuit_trigger_responses_total` in [`metrics`](crate::metrics)).
+    pub fn record_trigger(&self, module: &str, trigger: Trigger, outcome: Outcome) {
+        self.inner.metrics.trigger(module, trigger, outcome);
     }
 
     /// How many capability uses by `module` of `capability` were denied so far.

@@ -37,6 +37,7 @@ mod limits;
 mod load;
 pub mod metrics;
 mod pool;
+mod swap;
 
 pub use abi::ABI_VERSION;
 pub use cache::CacheOutcome;
@@ -44,4 +45,6 @@ pub use error::{BuildError, CallError, Direction, LoadError};
 pub use host::{Guest, Host, HostBuilder};
 pub use limits::Limits;
 pub use load::LoadReport;
+pub use metrics::{Outcome, Trigger};
+pub use swap::{LiveGuest, Pinned};
 pub use waxosuit_provider_sdk::{Caller, Provider};

@@ -10,8 +10,11 @@
 //! | `waxosuit_host_calls_total` | counter | `module`, `capability` |
 //! | `waxosuit_guest_instances` | gauge | `module` |
 //! | `waxosuit_artifact_cache_total` | counter | `outcome` (`hit`, `miss`, `recompiled`) |
+//! | `waxosuit_trigger_responses_total` | counter | `module`, `trigger` ([`Trigger`]), `outcome` ([`Outcome`]) |
 
-use prometheus_client::encoding::EncodeLabelSet;
+use std::fmt::Write as _;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -40,6 +43,78 @@ pub(crate) struct CacheLabels {
     pub(crate) outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct TriggerLabels {
+    pub(crate) module: String,
+    pub(crate) trigger: Trigger,
+    pub(crate) outcome: Outcome,
+}
+
+/// What called the guest on the world's behalf.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Trigger {
+    /// An HTTP request (`waxosuit:http_server`).
+    Http,
+    /// A message on a subscribed subject (`waxosuit:messaging`).
+    Messaging,
+}
+
+/// How a trigger answered. The label values are a closed set, so a guest cannot grow the
+/// number of series.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The guest answered successfully.
+    Ok,
+    /// The guest answered with an error event (HTTP 500).
+    GuestError,
+    /// Every instance stayed busy (HTTP 503).
+    Busy,
+    /// The call ran past its deadline (HTTP 504).
+    Deadline,
+    /// The request was larger than the envelope limit (HTTP 413).
+    TooLarge,
+    /// The call failed in the host or the guest broke the ABI (HTTP 500).
+    Failed,
+}
+
+impl Trigger {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Http => "http",
+            Trigger::Messaging => "messaging",
+        }
+    }
+}
+
+impl Outcome {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::GuestError => "guest_error",
+            Outcome::Busy => "busy",
+            Outcome::Deadline => "deadline",
+            Outcome::TooLarge => "too_large",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+impl EncodeLabelValue for Trigger {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> std::fmt::Result {
+        encoder.write_str(self.as_str())
+    }
+}
+
+impl EncodeLabelValue for Outcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder<'_>) -> std::fmt::Result {
+        encoder.write_str(self.as_str())
+    }
+}
+
 fn latency_histogram() -> Histogram {
     // 1 µs … ~16 s in powers of 4.
     Histogram::new(exponential_buckets(1e-6, 4.0, 13))
@@ -61,6 +136,7 @@ pub(crate) struct Metrics {
     pub(crate) host_calls: Family<CapabilityLabels, Counter>,
     pub(crate) instances: Family<ModuleLabels, Gauge>,
     pub(crate) cache: Family<CacheLabels, Counter>,
+    pub(crate) triggers: Family<TriggerLabels, Counter>,
 }
 
 impl Metrics {
@@ -75,6 +151,7 @@ impl Metrics {
         let host_calls = Family::<CapabilityLabels, Counter>::default();
         let instances = Family::<ModuleLabels, Gauge>::default();
         let cache = Family::<CacheLabels, Counter>::default();
+        let triggers = Family::<TriggerLabels, Counter>::default();
         registry.register(
             "guest_calls",
             "Calls into guests (host to guest)",
@@ -110,6 +187,11 @@ impl Metrics {
             "Compiled-artifact cache lookups by outcome",
             cache.clone(),
         );
+        registry.register(
+            "trigger_responses",
+            "Answers triggers gave for guests (HTTP status classes, message deliveries), by outcome",
+            triggers.clone(),
+        );
         Self {
             registry,
             calls,
@@ -119,6 +201,7 @@ impl Metrics {
             host_calls,
             instances,
             cache,
+            triggers,
         }
     }
 
@@ -169,6 +252,16 @@ impl Metrics {
         self.cache
             .get_or_create(&CacheLabels {
                 outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    pub(crate) fn trigger(&self, module: &str, trigger: Trigger, outcome: Outcome) {
+        self.triggers
+            .get_or_create(&TriggerLabels {
+                module: module.to_string(),
+                trigger,
+                outcome,
             })
             .inc();
     }

@@ -1,30 +1,26 @@
-//! Serving a guest: the capabilities its claims list are wired from `waxo.toml` (embedded
-//! defaults when absent), the host loads it, and its triggers start — the HTTP server for
-//! `waxosuit:http_server`, subscriptions for `waxosuit:messaging` — plus the optional
-//! Prometheus endpoint. Only claimed capabilities get a provider.
+//! Serving a guest: [`load`](crate::load::load) it with its providers, then start its
+//! triggers — the HTTP server for `waxosuit:http_server`, subscriptions for
+//! `waxosuit:messaging` — and the optional Prometheus endpoint. Every trigger calls the same
+//! [`LiveGuest`], the handle a later swap replaces.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::{Context as _, bail};
-use runtime_core::{Guest, Host, Limits, Provider};
+use runtime_core::{Host, LiveGuest};
 use tokio::runtime::Handle;
-use waxosuit_http_client::{AllowList, HttpClientConfig, HttpClientProvider};
 use waxosuit_http_server::{HttpServer, HttpServerConfig};
-use waxosuit_keyvalue::redb::RedbStore;
-use waxosuit_keyvalue::redis::{RedisConfig, RedisStore};
-use waxosuit_keyvalue::{KeyValueProvider, Store};
-use waxosuit_messaging::inproc::InProcBroker;
-use waxosuit_messaging::nats::{NatsBroker, NatsConfig};
-use waxosuit_messaging::{Broker, MessagingProvider, Subscription};
-use waxosuit_proto::http::{HttpRequest, HttpResponse};
-use waxosuit_proto::messaging::Message;
-use waxosuit_proto::ops;
-use waxosuit_proto::v1::Command;
-use waxosuit_provider_sdk::loader::ProviderLibrary;
+use waxosuit_messaging::Subscription;
+use waxosuit_proto::http::HttpRequest;
 
-use crate::config::{Config, KeyValueBackend, MessagingBackend};
+use crate::config::Config;
+use crate::error::HostError;
+use crate::load::{HostOptions, Loaded, load};
+use crate::trigger;
+
+/// How long shutdown waits for calls in flight (HTTP requests and message deliveries).
+pub const DRAIN_GRACE: Duration = Duration::from_secs(30);
 
 /// What to serve, and how.
 #[derive(Debug, Clone)]
@@ -41,13 +37,13 @@ pub struct AppOptions {
     pub allow_unsigned: bool,
     /// Issuers trusted in addition to `[trust] issuers`.
     pub trust: Vec<String>,
-    /// Compiled-artifact cache.
-    pub cache_dir: PathBuf,
+    /// Compiled-artifact cache (`None`: compile on every start).
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// A guest being served.
 pub struct App {
-    guest: Guest,
+    guest: LiveGuest,
     host: Host,
     http: Option<HttpServer>,
     metrics: Option<HttpServer>,
@@ -55,33 +51,48 @@ pub struct App {
     subjects: Vec<String>,
 }
 
-/// The part of start-up that blocks (provider connections, compiling, subscribing).
-struct Loaded {
-    host: Host,
-    guest: Guest,
-    caps: Vec<String>,
-    subscriptions: Vec<Subscription>,
-    subjects: Vec<String>,
-}
-
 impl App {
     /// Loads the module and starts everything it claims, on the tokio runtime `rt` this is
     /// called on.
-    pub async fn start(opts: AppOptions, rt: Handle) -> anyhow::Result<Self> {
-        // Provider clients (Redis, NATS) and the compiler block: keep them off the async
-        // workers, where blocking on the runtime is not allowed.
-        let load_opts = opts.clone();
-        let loaded = tokio::task::spawn_blocking(move || load(&load_opts, rt))
-            .await
-            .context("start-up stopped unexpectedly")??;
-        let Loaded {
-            host,
-            guest,
-            caps,
-            subscriptions,
-            subjects,
-        } = loaded;
-        let config = &opts.config;
+    pub async fn start(opts: AppOptions, rt: Handle) -> Result<Self, HostError> {
+        let config = opts.config.clone();
+        let host_opts = HostOptions {
+            module: opts.module.clone(),
+            config: opts.config.clone(),
+            allow_unsigned: opts.allow_unsigned,
+            trust: opts.trust.clone(),
+            cache_dir: opts.cache_dir.clone(),
+            bind_providers: true,
+        };
+        // Provider clients (Redis, NATS), subscribing and the compiler block: keep them off the
+        // async workers, where blocking on the runtime is not allowed.
+        let (loaded, guest, subscriptions) = tokio::task::spawn_blocking(move || {
+            let loaded = load(&host_opts, &rt)?;
+            let guest = LiveGuest::new(loaded.guest.clone());
+            let subscriptions = match &loaded.bound.messaging {
+                Some(provider) => trigger::messaging::subscribe(
+                    provider,
+                    &host_opts.config.messaging.subscriptions,
+                    &guest,
+                    &loaded.host,
+                )?,
+                None => Vec::new(),
+            };
+            Ok::<_, HostError>((loaded, guest, subscriptions))
+        })
+        .await
+        .map_err(|_| HostError::StartupPanicked)??;
+        let Loaded { host, claimed, .. } = loaded;
+        let subjects = if subscriptions.is_empty() {
+            Vec::new()
+        } else {
+            config
+                .messaging
+                .subscriptions
+                .iter()
+                .map(|s| s.subject.clone())
+                .collect()
+        };
         let mut app = Self {
             guest,
             host,
@@ -90,52 +101,51 @@ impl App {
             subscriptions,
             subjects,
         };
-        if caps.iter().any(|c| c == wascap::caps::HTTP_SERVER) {
+        if claimed.iter().any(|c| c == wascap::caps::HTTP_SERVER) {
             let bind = opts.http.unwrap_or(config.http.bind);
-            let server_config = HttpServerConfig {
-                bind,
-                max_body_bytes: usize::try_from(config.http.max_body).unwrap_or(usize::MAX),
-                ..Default::default()
-            };
-            let guest = app.guest.clone();
-            let handler = Arc::new(move |request: HttpRequest| handle_http(&guest, request));
-            let server = HttpServer::start(server_config, handler).await;
-            app.http = Some(server.map_err(|e| {
-                anyhow::anyhow!(
-                    "{e}; pass `--http 127.0.0.1:PORT` or set `[http] bind` in waxo.toml"
-                )
-            })?);
+            app.http = Some(app.serve_http(bind, &config).await?);
         }
         if let Some(bind) = opts.metrics.or(config.metrics.as_ref().map(|m| m.bind)) {
-            let host = app.host.clone();
-            let handler = Arc::new(move |request: HttpRequest| {
-                Ok(if request.path == "/metrics" {
-                    HttpResponse::text(200, host.metrics_text())
-                        .with_header("content-type", "text/plain; version=0.0.4")
-                } else {
-                    HttpResponse::text(404, "metrics are at /metrics\n")
-                })
-            });
-            let metrics_config = HttpServerConfig {
-                bind,
-                ..Default::default()
-            };
-            let server = HttpServer::start(metrics_config, handler).await;
-            app.metrics = Some(server.map_err(|e| {
-                anyhow::anyhow!("metrics endpoint: {e}; pass another `--metrics ADDR`")
-            })?);
+            app.metrics = Some(trigger::metrics::serve(app.host.clone(), bind).await?);
         }
         Ok(app)
     }
 
-    /// The loaded guest (for calling it directly, e.g. in tests).
-    pub fn guest(&self) -> &Guest {
+    async fn serve_http(&self, bind: SocketAddr, config: &Config) -> Result<HttpServer, HostError> {
+        let http = trigger::http::HttpTrigger::new(
+            self.guest.clone(),
+            self.host.clone(),
+            config.http.show_guest_errors,
+        );
+        let handler = Arc::new(move |request: HttpRequest| Ok(http.handle(request)));
+        let server_config = HttpServerConfig {
+            bind,
+            max_body_bytes: usize::try_from(config.http.max_body).unwrap_or(usize::MAX),
+            shutdown_grace: DRAIN_GRACE,
+        };
+        HttpServer::start(server_config, handler)
+            .await
+            .map_err(|source| HostError::Listen {
+                what: "HTTP",
+                addr: bind,
+                hint: "pass `--http 127.0.0.1:PORT` or set `[http] bind` in waxo.toml",
+                source,
+            })
+    }
+
+    /// The live guest the triggers call (for calling it directly, e.g. in tests).
+    pub fn guest(&self) -> &LiveGuest {
         &self.guest
     }
 
+    /// The host (its metrics, its providers).
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
     /// The module's name.
-    pub fn name(&self) -> &str {
-        self.guest.name()
+    pub fn name(&self) -> String {
+        self.guest.current().name().to_string()
     }
 
     /// Where HTTP requests are served, if the module claims `waxosuit:http_server`.
@@ -153,7 +163,8 @@ impl App {
         &self.subjects
     }
 
-    /// Stops the triggers, letting requests in flight finish.
+    /// Stops the triggers and drains: no new request or message is accepted, and calls in
+    /// flight finish (up to [`DRAIN_GRACE`]) before this returns.
     pub async fn shutdown(self) {
         let subscriptions = self.subscriptions;
         // Unsubscribing talks to the broker and may block.
@@ -161,188 +172,17 @@ impl App {
         if let Some(http) = self.http {
             http.shutdown().await;
         }
+        let guest = self.guest.clone();
+        let idle = tokio::task::spawn_blocking(move || guest.wait_idle(DRAIN_GRACE)).await;
+        if !matches!(idle, Ok(true)) {
+            tracing::warn!(
+                in_flight = self.guest.in_flight(),
+                grace = ?DRAIN_GRACE,
+                "calls still in flight after the grace period; stopping anyway"
+            );
+        }
         if let Some(metrics) = self.metrics {
             metrics.shutdown().await;
-        }
-    }
-}
-
-/// Starts the claimed providers, loads the module and subscribes it; runs on a blocking
-/// thread.
-fn load(opts: &AppOptions, rt: Handle) -> anyhow::Result<Loaded> {
-    let bytes = std::fs::read(&opts.module)
-        .with_context(|| format!("cannot read module `{}`", opts.module.display()))?;
-    let caps = claimed_capabilities(&bytes, opts)?;
-    let has = |cap: &str| caps.iter().any(|c| c == cap);
-    let config = &opts.config;
-
-    let mut builder = Host::builder()
-        .trusted_issuers(config.trust.issuers.iter().chain(&opts.trust).cloned())
-        .allow_unsigned(opts.allow_unsigned)
-        .limits(limits(config))
-        .cache_dir(&opts.cache_dir);
-    let mut messaging = None;
-    if has(wascap::caps::KEYVALUE) {
-        builder = builder.provider(keyvalue(config, rt.clone())?);
-    }
-    if has(wascap::caps::MESSAGING) {
-        let provider = Arc::new(messaging_provider(config, rt.clone())?);
-        messaging = Some(Arc::clone(&provider));
-        builder = builder.provider(provider);
-    }
-    if has(wascap::caps::HTTP_CLIENT) {
-        let client = HttpClientConfig {
-            allow: AllowList::new(&config.http_client.allow)?,
-            timeout: config.http_client.timeout,
-            max_response_bytes: usize::try_from(config.http_client.max_response)
-                .unwrap_or(usize::MAX),
-        };
-        builder = builder.provider(Arc::new(HttpClientProvider::new(client, rt.clone())));
-    }
-    for library in &config.providers {
-        let opened = ProviderLibrary::open(&library.path)?;
-        if !has(opened.capability_id()) {
-            tracing::info!(
-                capability = opened.capability_id(),
-                path = %library.path.display(),
-                "provider not started: the module does not claim its capability"
-            );
-            continue;
-        }
-        let settings = serde_json::to_value(&library.config)
-            .context("cannot pass a provider its `config` table")?;
-        builder = builder.provider(Arc::new(opened.instantiate(&settings)?));
-    }
-    let host = builder.build().context("cannot start the host")?;
-    let guest = host
-        .load(bytes)
-        .map_err(|e| anyhow::anyhow!("cannot load `{}`: {e}", opts.module.display()))?;
-
-    let mut subscriptions = Vec::new();
-    let mut subjects = Vec::new();
-    if let Some(messaging) = messaging {
-        for sub in &config.messaging.subscriptions {
-            let target = guest.clone();
-            let deliver = Arc::new(move |message: Message| deliver(&target, message));
-            let subscription = messaging
-                .subscribe_guest(&sub.subject, sub.queue_group.clone(), deliver)
-                .with_context(|| format!("cannot subscribe to `{}`", sub.subject))?;
-            subscriptions.push(subscription);
-            subjects.push(sub.subject.clone());
-        }
-    }
-    Ok(Loaded {
-        host,
-        guest,
-        caps,
-        subscriptions,
-        subjects,
-    })
-}
-
-/// The capabilities the module claims; empty for an allowed unsigned module. Verification
-/// proper happens in the host; this only decides which providers to start.
-fn claimed_capabilities(bytes: &[u8], opts: &AppOptions) -> anyhow::Result<Vec<String>> {
-    match wascap::inspect(bytes) {
-        Ok(report) => Ok(report.claims.caps().to_vec()),
-        Err(wascap::VerifyError::Unsigned) if opts.allow_unsigned => {
-            tracing::warn!(
-                "`{}` is not signed: it runs without claims, so no capability is bound",
-                opts.module.display()
-            );
-            Ok(Vec::new())
-        }
-        Err(wascap::VerifyError::Unsigned) => bail!(
-            "`{}` is not signed, and unsigned modules have no capabilities; sign it with \
-             `cargo waxo build` (or `cargo wascap sign`), or pass `--allow-unsigned`",
-            opts.module.display()
-        ),
-        Err(e) => bail!("`{}`: {e}", opts.module.display()),
-    }
-}
-
-fn limits(config: &Config) -> Limits {
-    let mut limits = Limits::default();
-    let l = &config.limits;
-    if let Some(memory) = l.memory {
-        limits.max_memory_bytes = memory;
-    }
-    if let Some(timeout) = l.call_timeout {
-        limits.call_timeout = timeout;
-    }
-    if let Some(fuel) = l.fuel {
-        limits.max_fuel_per_call = fuel;
-    }
-    if let Some(envelope) = l.max_envelope {
-        limits.max_envelope_bytes = usize::try_from(envelope).unwrap_or(usize::MAX);
-    }
-    if let Some(instances) = l.instances {
-        limits.max_instances = instances;
-    }
-    limits
-}
-
-fn keyvalue(config: &Config, rt: Handle) -> anyhow::Result<Arc<dyn Provider>> {
-    let store: Arc<dyn Store> =
-        match config.keyvalue_backend() {
-            KeyValueBackend::Embedded => {
-                let path = config
-                    .keyvalue
-                    .path
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from(".waxo/kv.redb"));
-                Arc::new(RedbStore::open(&path).with_context(|| {
-                    format!("cannot open the key-value store `{}`", path.display())
-                })?)
-            }
-            KeyValueBackend::Redis => {
-                let url = config.keyvalue.url.clone().unwrap_or_default();
-                let store = RedisStore::new(RedisConfig::new(url.clone()), rt)?;
-                Arc::new(store)
-            }
-        };
-    Ok(Arc::new(KeyValueProvider::new(store)))
-}
-
-fn messaging_provider(config: &Config, rt: Handle) -> anyhow::Result<MessagingProvider> {
-    let broker: Arc<dyn Broker> = match config.messaging_backend() {
-        MessagingBackend::Inproc => Arc::new(InProcBroker::new()),
-        MessagingBackend::Nats => {
-            let url = config.messaging.url.clone().unwrap_or_default();
-            Arc::new(
-                NatsBroker::connect(NatsConfig::new(url.clone()), rt)
-                    .with_context(|| format!("cannot connect to NATS at `{url}`"))?,
-            )
-        }
-    };
-    Ok(MessagingProvider::new(broker))
-}
-
-/// One HTTP request through the guest.
-fn handle_http(guest: &Guest, request: HttpRequest) -> Result<HttpResponse, String> {
-    let event = guest
-        .call(&Command::new(ops::HTTP_SERVER_HANDLE, &request))
-        .map_err(|e| e.to_string())?;
-    if let Some(error) = &event.error {
-        return Err(format!("{}: {}", error.code, error.message));
-    }
-    event
-        .payload_as::<HttpResponse>()
-        .map_err(|e| e.to_string())
-}
-
-/// One message through the guest; its `Message` payload, if any, is the reply.
-fn deliver(guest: &Guest, message: Message) -> Option<Message> {
-    let subject = message.subject.clone();
-    match guest.call(&Command::new(ops::MSG_DELIVER, &message)) {
-        Ok(event) if event.is_ok() => event.payload_as::<Message>().ok(),
-        Ok(event) => {
-            tracing::warn!(%subject, error = ?event.error, "guest failed to handle a message");
-            None
-        }
-        Err(e) => {
-            tracing::warn!(%subject, error = %e, "guest failed to handle a message");
-            None
         }
     }
 }

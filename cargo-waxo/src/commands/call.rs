@@ -6,7 +6,8 @@ use anyhow::{Context, bail};
 use clap::ValueEnum;
 use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
-use runtime_core::Host;
+use waxosuit_host::config::Config;
+use waxosuit_host::load::{HostOptions, load};
 use waxosuit_proto::ops;
 use waxosuit_proto::prost_types::Any;
 use waxosuit_proto::v1::{Command, Event};
@@ -200,16 +201,26 @@ pub fn exec(args: &Args) -> anyhow::Result<i32> {
         None => None,
     };
     let command = build_command(&args.op, data.as_deref())?;
-    let mut builder = Host::builder()
-        .allow_unsigned(args.allow_unsigned)
-        .trusted_issuers(args.trust.iter().cloned());
-    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        builder = builder.cache_dir(PathBuf::from(home).join(".waxo").join("cache"));
-    }
-    let host = builder.build().context("cannot start the host")?;
-    let guest = host
-        .load_file(&args.module)
-        .with_context(|| format!("cannot load `{}`", args.module.display()))?;
+    // The same loading as `cargo waxo run`, minus providers: a one-shot call must not touch
+    // backends. Limits and trust still come from a waxo.toml in the current directory.
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let beside = cwd.join("waxo.toml");
+    let config = if beside.is_file() {
+        Config::load(&beside)?
+    } else {
+        Config::embedded(&cwd)
+    };
+    let opts = HostOptions {
+        module: args.module.clone(),
+        config,
+        allow_unsigned: args.allow_unsigned,
+        trust: args.trust.clone(),
+        cache_dir: super::new::waxo_home().ok().map(|home| home.join("cache")),
+        bind_providers: false,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let loaded = load(&opts, runtime.handle())?;
+    let guest = loaded.guest;
     let event = guest
         .call(&command)
         .with_context(|| format!("calling `{}` with `{}` failed", guest.name(), args.op))?;

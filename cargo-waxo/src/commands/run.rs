@@ -1,7 +1,6 @@
-//! `cargo waxo run`: serve a guest until Ctrl-C.
+//! `cargo waxo run`: build, sign and serve a guest until Ctrl-C, through the host crate (the
+//! same serving as the headless `waxosuit run`).
 
-use std::io::Write as _;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -9,8 +8,7 @@ use wascap::cli::keys::KeysDir;
 
 use super::build::{CargoArgs, build_and_sign};
 use super::new::waxo_home;
-use waxosuit_host::app::{App, AppOptions};
-use waxosuit_host::config::Config;
+use waxosuit_host::serve::{ServeArgs, serve_until_signal};
 
 /// Arguments of `cargo waxo run`.
 #[derive(Debug, clap::Args)]
@@ -27,21 +25,9 @@ use waxosuit_host::config::Config;
 pub struct Args {
     /// A signed module to run [default: build and run the current crate].
     pub module: Option<PathBuf>,
-    /// Address for the HTTP server (overrides `[http] bind`); port 0 picks a free port.
-    #[arg(long, value_name = "ADDR")]
-    pub http: Option<SocketAddr>,
-    /// Wiring file [default: waxo.toml beside the crate, or in the current directory].
-    #[arg(long, value_name = "PATH")]
-    pub config: Option<PathBuf>,
-    /// Run a module without claims (it gets no capabilities).
-    #[arg(long)]
-    pub allow_unsigned: bool,
-    /// Trust only modules signed by this account key (`A…`). Repeatable; adds to `[trust]`.
-    #[arg(long = "trust", value_name = "KEY")]
-    pub trust: Vec<String>,
-    /// Serve Prometheus metrics at http://ADDR/metrics.
-    #[arg(long, value_name = "ADDR")]
-    pub metrics: Option<SocketAddr>,
+    /// How to serve it (the same flags as `waxosuit run`).
+    #[command(flatten)]
+    pub serve: ServeArgs,
     /// What to build when MODULE is not given.
     #[command(flatten)]
     pub cargo: CargoArgs,
@@ -62,62 +48,8 @@ pub fn exec(args: &Args) -> anyhow::Result<i32> {
             (built.signed, built.crate_dir)
         }
     };
-    let config_path = args.config.clone().or_else(|| {
-        let beside = app_dir.join("waxo.toml");
-        beside.is_file().then_some(beside)
-    });
-    let config = match &config_path {
-        Some(path) => Config::load(path)?,
-        None => Config::parse("", &app_dir).map_err(anyhow::Error::msg)?,
-    };
-    let opts = AppOptions {
-        module,
-        config,
-        http: args.http,
-        metrics: args.metrics,
-        allow_unsigned: args.allow_unsigned,
-        trust: args.trust.clone(),
-        cache_dir: waxo_home()?.join("cache"),
-    };
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async {
-        let app = App::start(opts, tokio::runtime::Handle::current()).await?;
-        announce(&app)?;
-        wait_for_shutdown_signal().await;
-        eprintln!("shutting down `{}`…", app.name());
-        app.shutdown().await;
-        Ok(crate::exit::OK)
-    })
-}
-
-fn announce(app: &App) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match app.http_addr() {
-        Some(addr) => writeln!(out, "serving `{}` on http://{addr}", app.name())?,
-        None => writeln!(out, "running `{}`", app.name())?,
-    }
-    for subject in app.subjects() {
-        writeln!(out, "subscribed to `{subject}`")?;
-    }
-    if let Some(addr) = app.metrics_addr() {
-        writeln!(out, "metrics on http://{addr}/metrics")?;
-    }
-    writeln!(out, "press Ctrl-C to stop")?;
-    out.flush()?;
-    Ok(())
-}
-
-async fn wait_for_shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
+    let cache_dir = Some(waxo_home()?.join("cache"));
+    let opts = args.serve.app_options(module, &app_dir, cache_dir)?;
+    serve_until_signal(opts)?;
+    Ok(crate::exit::OK)
 }

@@ -13,10 +13,16 @@
 //! | `test/Panic` | none | panics → the instance traps |
 //! | `test/Loop` | none | never returns (for deadline tests) |
 //! | `test/Alloc` | `keyvalue::IncrRequest` { delta: MiB } | allocates and touches that much memory, empty event |
-//! | `waxosuit:http_server/Handle` | `http::HttpRequest` | `HttpResponse` 200 "hello from probe" |
+//! | `waxosuit:http_server/Handle` | `http::HttpRequest` | by path, below |
 //! | `waxosuit:messaging/Deliver` | `messaging::Message` | the message echoed back as the reply |
 //! | `waxosuit:core/Health` | `core::HealthRequest` | `core::HealthResponse` { healthy: true } |
 //! | anything else | — | error event `unknown_operation` |
+//!
+//!
+//! HTTP paths: `/loop` never returns (deadline, busy pool); `/fail` answers a `guest_error`
+//! event "probe fails on purpose"; `/sleep/MS` asks the `acme:echo` test provider to sleep MS
+//! milliseconds (a slow call that completes), then answers 200 "slept"; any other path answers
+//! 200 "hello from probe".
 //!
 //! Host-call failures (`Err` from the SDK) surface as `guest_error` events whose message starts
 //! with the host's code, e.g. `denied: …`.
@@ -75,10 +81,10 @@ fn handle(ctx: &CapabilitiesContext, cmd: &Command) -> Result<Event> {
             ));
             Ok(Event::ok())
         }
-        ops::HTTP_SERVER_HANDLE => Ok(Event::with_payload(&HttpResponse::text(
-            200,
-            "hello from probe",
-        ))),
+        ops::HTTP_SERVER_HANDLE => {
+            let request: http::HttpRequest = cmd.payload_as()?;
+            http_handle(ctx, &request)
+        }
         ops::MSG_DELIVER => {
             let msg: messaging::Message = cmd.payload_as()?;
             Ok(Event::with_payload(&msg))
@@ -92,6 +98,35 @@ fn handle(ctx: &CapabilitiesContext, cmd: &Command) -> Result<Event> {
             format!("probe does not handle `{other}`"),
         )),
     }
+}
+
+/// `waxosuit:http_server/Handle`, by path.
+fn http_handle(ctx: &CapabilitiesContext, request: &http::HttpRequest) -> Result<Event> {
+    let path = request.path.as_str();
+    if path == "/loop" {
+        return spin_forever();
+    }
+    if path == "/fail" {
+        return Err(Error::guest("probe fails on purpose"));
+    }
+    if let Some(ms) = path.strip_prefix("/sleep/") {
+        let sleep = Command {
+            op: "acme:echo/Sleep".into(),
+            payload: Some(waxosuit_guest::proto::prost_types::Any {
+                type_url: "acme:echo/Millis".into(),
+                value: ms.as_bytes().to_vec(),
+            }),
+        };
+        let answer = ctx.call(&sleep)?;
+        if let Some(error) = answer.error {
+            return Err(Error::new(error.code, error.message));
+        }
+        return Ok(Event::with_payload(&HttpResponse::text(200, "slept")));
+    }
+    Ok(Event::with_payload(&HttpResponse::text(
+        200,
+        "hello from probe",
+    )))
 }
 
 /// `test/Log`: logs the payload's text at the level named by its header name.

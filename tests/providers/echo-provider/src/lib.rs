@@ -1,6 +1,8 @@
 //! `acme:echo`: an example Waxosuit capability provider, loaded by the host from a dynamic
 //! library. `acme:echo/Echo` answers with the command's own payload; `acme:echo/Panic` panics,
-//! to show that a panicking provider fails one call and the host keeps serving.
+//! to show that a panicking provider fails one call and the host keeps serving;
+//! `acme:echo/Sleep` (payload: decimal milliseconds, at most 60000) answers after that long,
+//! to give tests a slow call that completes.
 
 use waxosuit_provider_sdk::serde_json::Value;
 use waxosuit_provider_sdk::{Caller, Command, Event, Provider, codes, export_provider};
@@ -55,6 +57,24 @@ impl Provider for EchoProvider {
                 Event {
                     error: None,
                     payload: command.payload.clone(),
+                }
+            }
+            "acme:echo/Sleep" => {
+                let millis = command
+                    .payload
+                    .as_ref()
+                    .and_then(|p| std::str::from_utf8(&p.value).ok())
+                    .and_then(|text| text.parse::<u64>().ok())
+                    .filter(|ms| *ms <= 60_000);
+                match millis {
+                    Some(ms) => {
+                        std::thread::sleep(std::time::Duration::from_millis(ms));
+                        Event::ok()
+                    }
+                    None => Event::error(
+                        codes::INVALID_ARGUMENT,
+                        "`acme:echo/Sleep` takes decimal milliseconds, at most 60000",
+                    ),
                 }
             }
             "acme:echo/Panic" => panic!("module `{}` asked acme:echo to panic", caller.module),

@@ -2,6 +2,8 @@
 //! allow-lists, limits, trust). Every section is optional; an absent file means embedded
 //! defaults everywhere. Errors name the file, the line and the key, and say what is expected.
 
+mod locate;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,6 +38,9 @@ pub struct Config {
     /// `[[provider]]`: providers loaded from dynamic libraries.
     #[serde(default, rename = "provider")]
     pub providers: Vec<DynamicProvider>,
+    /// The directory relative paths are resolved against (the file's own).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
 }
 
 /// `[http]`.
@@ -48,6 +53,11 @@ pub struct HttpConfig {
     /// Largest request body. Default 1 MiB.
     #[serde(default = "default_max_body", deserialize_with = "size")]
     pub max_body: u64,
+    /// Put the guest's own error message in the body of a 500 when it answers with an error
+    /// event (never the host's). Default `false`: clients see a generic message and the
+    /// detail goes to the log.
+    #[serde(default)]
+    pub show_guest_errors: bool,
 }
 
 impl Default for HttpConfig {
@@ -55,6 +65,7 @@ impl Default for HttpConfig {
         Self {
             bind: default_bind(),
             max_body: default_max_body(),
+            show_guest_errors: false,
         }
     }
 }
@@ -174,6 +185,35 @@ pub struct LimitsConfig {
     pub max_envelope: Option<u64>,
     /// Instances per module (calls in parallel).
     pub instances: Option<usize>,
+    /// Largest module file accepted, e.g. `"64MiB"`.
+    #[serde(default, deserialize_with = "opt_size")]
+    pub max_module: Option<u64>,
+}
+
+impl LimitsConfig {
+    /// The runtime limits: the runtime's defaults, overridden by the keys present.
+    pub fn to_limits(&self) -> runtime_core::Limits {
+        let mut limits = runtime_core::Limits::default();
+        if let Some(memory) = self.memory {
+            limits.max_memory_bytes = memory;
+        }
+        if let Some(timeout) = self.call_timeout {
+            limits.call_timeout = timeout;
+        }
+        if let Some(fuel) = self.fuel {
+            limits.max_fuel_per_call = fuel;
+        }
+        if let Some(envelope) = self.max_envelope {
+            limits.max_envelope_bytes = usize::try_from(envelope).unwrap_or(usize::MAX);
+        }
+        if let Some(module) = self.max_module {
+            limits.max_module_bytes = usize::try_from(module).unwrap_or(usize::MAX);
+        }
+        if let Some(instances) = self.instances {
+            limits.max_instances = instances;
+        }
+        limits
+    }
 }
 
 /// `[trust]`.
@@ -208,21 +248,45 @@ pub struct DynamicProvider {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{}`; check the path given to `--config`", path.display())]
     Read {
         /// The file.
         path: PathBuf,
         /// Why.
+        #[source]
         source: std::io::Error,
     },
     /// The file is not valid.
-    #[error("invalid `{path}`: {message}")]
+    #[error("invalid `{}`: {problem}", path.display())]
     Invalid {
         /// The file.
         path: PathBuf,
-        /// What is wrong, with line and key.
-        message: String,
+        /// What is wrong, and where.
+        problem: Problem,
     },
+}
+
+/// One thing wrong in a `waxo.toml` text: where, which key, and what is expected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct Problem {
+    /// The 1-based line, when known.
+    pub line: Option<usize>,
+    /// The dotted key, e.g. `http.bind`, when known.
+    pub key: Option<String>,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl Problem {
+    fn describe(&self) -> String {
+        match (self.line, &self.key) {
+            (Some(line), Some(key)) => format!("line {line}, `{key}`: {}", self.message),
+            (Some(line), None) => format!("line {line}: {}", self.message),
+            (None, Some(key)) => format!("`{key}`: {}", self.message),
+            (None, None) => self.message.clone(),
+        }
+    }
 }
 
 impl Config {
@@ -233,52 +297,64 @@ impl Config {
             source,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, base).map_err(|message| ConfigError::Invalid {
+        Self::parse(&text, base).map_err(|problem| ConfigError::Invalid {
             path: path.to_path_buf(),
-            message,
+            problem,
         })
     }
 
+    /// Embedded defaults everywhere, with relative paths under `base`.
+    pub fn embedded(base: &Path) -> Self {
+        let mut config = Self::default();
+        config.resolve(base);
+        config
+    }
+
     /// Parses the text of a `waxo.toml` whose directory is `base`.
-    pub fn parse(text: &str, base: &Path) -> Result<Self, String> {
-        let mut config: Config = toml::from_str(text).map_err(|e| e.to_string())?;
-        let line_of = |span: std::ops::Range<usize>| {
-            text.get(..span.start)
-                .map_or(1, |s| s.lines().count().max(1))
-        };
+    pub fn parse(text: &str, base: &Path) -> Result<Self, Problem> {
+        let mut config = locate::deserialize::<Config>(text)?;
         if let Some(backend) = &config.keyvalue.backend
             && *backend.get_ref() == KeyValueBackend::Redis
             && config.keyvalue.url.is_none()
         {
-            return Err(format!(
-                "line {}: `keyvalue.url` is required with `backend = \"redis\"` (for \
-                     example `url = \"redis://127.0.0.1:6379\"`)",
-                line_of(backend.span())
-            ));
+            return Err(Problem {
+                line: Some(locate::line_of(text, backend.span().start)),
+                key: Some("keyvalue.url".into()),
+                message: "`keyvalue.url` is required with `backend = \"redis\"` (for example \
+                          `url = \"redis://127.0.0.1:6379\"`)"
+                    .into(),
+            });
         }
         if let Some(backend) = &config.messaging.backend
             && *backend.get_ref() == MessagingBackend::Nats
             && config.messaging.url.is_none()
         {
-            return Err(format!(
-                "line {}: `messaging.url` is required with `backend = \"nats\"` (for \
-                     example `url = \"nats://127.0.0.1:4222\"`)",
-                line_of(backend.span())
-            ));
+            return Err(Problem {
+                line: Some(locate::line_of(text, backend.span().start)),
+                key: Some("messaging.url".into()),
+                message: "`messaging.url` is required with `backend = \"nats\"` (for example \
+                          `url = \"nats://127.0.0.1:4222\"`)"
+                    .into(),
+            });
         }
-        config.keyvalue.path = Some(
+        config.resolve(base);
+        Ok(config)
+    }
+
+    /// Resolves relative paths against `base`, the directory of the file.
+    fn resolve(&mut self, base: &Path) {
+        self.base_dir = base.to_path_buf();
+        self.keyvalue.path = Some(
             base.join(
-                config
-                    .keyvalue
+                self.keyvalue
                     .path
                     .take()
                     .unwrap_or_else(|| PathBuf::from(".waxo/kv.redb")),
             ),
         );
-        for provider in &mut config.providers {
+        for provider in &mut self.providers {
             provider.path = base.join(&provider.path);
         }
-        Ok(config)
     }
 
     /// The key-value backend in use.
@@ -359,7 +435,7 @@ mod tests {
     use super::*;
 
     fn parse(text: &str) -> Result<Config, String> {
-        Config::parse(text, Path::new("/app"))
+        Config::parse(text, Path::new("/app")).map_err(|p| p.to_string())
     }
 
     #[test]
@@ -444,5 +520,44 @@ mod tests {
         assert!(err.contains("not a size"), "{err}");
         let err = parse("[trust]\nissuers = [\"MABC\"]\n").unwrap_err();
         assert!(err.contains("account public key"), "{err}");
+    }
+
+    #[test]
+    fn problems_carry_the_dotted_key_and_the_line() {
+        let problem =
+            Config::parse("\n[limits]\ncall_timeout = \"soon\"\n", Path::new("/app")).unwrap_err();
+        assert_eq!(problem.line, Some(3), "{problem:?}");
+        assert_eq!(problem.key.as_deref(), Some("limits.call_timeout"));
+        assert!(problem.message.contains("not a duration"), "{problem:?}");
+        let problem = Config::parse(
+            "[http]\nbind = \"127.0.0.1:1\"\nshow_guest_errors = 3\n",
+            Path::new("/app"),
+        )
+        .unwrap_err();
+        assert_eq!(problem.line, Some(3), "{problem:?}");
+        assert_eq!(problem.key.as_deref(), Some("http.show_guest_errors"));
+    }
+
+    #[test]
+    fn every_limit_is_a_key() {
+        let c = parse(
+            "[limits]\nmemory = \"8MiB\"\ncall_timeout = \"2s\"\nfuel = 1000\n\
+             max_envelope = \"64KiB\"\ninstances = 3\nmax_module = \"1MiB\"\n",
+        )
+        .unwrap();
+        let limits = c.limits.to_limits();
+        assert_eq!(limits.max_memory_bytes, 8 << 20);
+        assert_eq!(limits.call_timeout, Duration::from_secs(2));
+        assert_eq!(limits.max_fuel_per_call, 1000);
+        assert_eq!(limits.max_envelope_bytes, 64 << 10);
+        assert_eq!(limits.max_instances, 3);
+        assert_eq!(limits.max_module_bytes, 1 << 20);
+    }
+
+    #[test]
+    fn a_missing_file_is_a_read_error_naming_it() {
+        let err = Config::load(Path::new("/nonexistent/waxo.toml")).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }));
+        assert!(err.to_string().contains("/nonexistent/waxo.toml"), "{err}");
     }
 }
