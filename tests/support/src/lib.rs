@@ -12,6 +12,8 @@
 // Failing loudly is this crate's error handling (see above).
 #![allow(clippy::panic)]
 
+pub mod bins;
+pub mod http;
 pub mod providers;
 pub mod servers;
 
